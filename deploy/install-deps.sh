@@ -1,0 +1,43 @@
+# Sourced by deploy/run.sh and tests/run.sh: installs, on Debian 12 as
+# root, only the packages that are missing. Nothing else is fetched.
+#
+# rx_install_deps build        - what building needs
+# rx_install_deps build test   - plus what the tests need
+
+rx_install_deps() {
+    local pkgs=(cmake gcc make pkg-config libmicrohttpd-dev libjansson-dev
+        libpcre2-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
+        zlib1g-dev ca-certificates)
+    local want
+    for want in "$@"; do
+        if [ "$want" = test ]; then
+            pkgs+=(libcmocka-dev python3 prometheus)
+            command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+            command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+        fi
+    done
+    local missing=() p
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q 'install ok installed' || missing+=("$p")
+    done
+    # python3 and node may come from outside dpkg (pyenv, nodesource);
+    # what is on PATH serves.
+    local filtered=()
+    for p in "${missing[@]}"; do
+        case "$p" in
+        python3) command -v python3 >/dev/null 2>&1 && continue ;;
+        esac
+        filtered+=("$p")
+    done
+    if [ ${#filtered[@]} -gt 0 ]; then
+        echo "installing: ${filtered[*]}"
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "missing packages and not root: ${filtered[*]}" >&2
+            return 1
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+    fi
+}
