@@ -310,6 +310,12 @@ static int ingest_xml(struct rx_ingest *in, const char *body, size_t len,
     if (first == NULL)
         return rx_error_set(d, RX_EBADXML, 0, 0,
                             "no <Event> element in the XML body");
+    /* A DTD could declare entities (billion laughs, external files):
+     * none is accepted, before or inside an event. */
+    if (memmem(body, (size_t)(first - body), "<!DOCTYPE", 9) != NULL)
+        return rx_error_set(d, RX_EBADXML, 0, 0,
+                            "DOCTYPE is not allowed (no DTDs, entity "
+                            "declarations or external entities)");
     if (max_events) {
         size_t count = 0;
         for (const char *p = first; p; p = find_event_open(p + 1, end))
