@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fastjson.h"
 #include "jsonevent.h"
 #include "xalloc.h"
 #include "xmlevent.h"
@@ -14,6 +15,8 @@
 struct rx_ingest {
     struct rx_xml_event *xml;
     struct rx_json_event *json;
+    struct rx_fastjson *fast;
+    bool use_fast; /* try the tree-less reader first */
     struct rx_event_view view;
 };
 
@@ -22,6 +25,8 @@ struct rx_ingest *rx_ingest_new(void)
     struct rx_ingest *in = rx_xcalloc(1, sizeof(*in));
     in->xml = rx_xmlevent_new();
     in->json = rx_jsonevent_new(in->xml);
+    in->fast = rx_fastjson_new();
+    in->use_fast = true;
     return in;
 }
 
@@ -29,9 +34,15 @@ void rx_ingest_free(struct rx_ingest *in)
 {
     if (in == NULL)
         return;
+    rx_fastjson_free(in->fast);
     rx_jsonevent_free(in->json);
     rx_xmlevent_free(in->xml);
     free(in);
+}
+
+void rx_ingest_set_fast_path(struct rx_ingest *in, bool on)
+{
+    in->use_fast = on;
 }
 
 enum rx_content_type rx_ingest_content_type(const char *header)
@@ -230,6 +241,8 @@ int rx_ingest_ndjson_line(struct rx_ingest *in, const char *line, size_t len,
         end--;
     if (i == end)
         return 0;
+    if (in->use_fast && rx_fastjson_view(in->fast, line + i, end - i, &in->view))
+        return fn(ctx, &in->view, NULL);
     json_error_t jerr;
     json_t *ev = json_loadb(line + i, end - i, JSON_DECODE_ANY, &jerr);
     if (ev == NULL) {

@@ -15,6 +15,7 @@
 #ifndef RX_INGEST_H
 #define RX_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -43,6 +44,11 @@ struct rx_ingest;
 /* Returns an owned reader (free with rx_ingest_free). */
 struct rx_ingest *rx_ingest_new(void);
 void rx_ingest_free(struct rx_ingest *in);
+
+/* Turns the tree-less reader for flat NDJSON events on (the default) or
+ * off. Off, every event takes the full jansson path: the reference the
+ * differential test compares the fast path with. */
+void rx_ingest_set_fast_path(struct rx_ingest *in, bool on);
 
 /* Reads body[0..len) as ct and calls fn for each event. max_events (0: no
  * limit) is checked before any event is handed on where the count is
