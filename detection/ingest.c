@@ -337,8 +337,9 @@ static int ingest_xml(struct rx_ingest *in, const char *body, size_t len,
         if (rc)
             return rc;
     }
-    /* Each <Event> is read on its own, so one malformed event is that
-     * event's error and the others are still evaluated. */
+    /* Each <Event> is read on its own: a body may be a bare sequence of
+     * events (one per line, as exported), which is no single document. */
+    size_t index = 0;
     for (const char *p = first; p;) {
         const char *next = find_event_open(p + 1, end);
         const char *stop = next ? next : end;
@@ -356,9 +357,30 @@ static int ingest_xml(struct rx_ingest *in, const char *body, size_t len,
                 }
             }
         }
-        int rc = emit_xml_event(in, p, (size_t)(cut - p), fn, ctx);
+        char err[320];
+        if (rx_xmlevent_parse(in->xml, p, (size_t)(cut - p), err,
+                              sizeof(err)) != 0) {
+            /* An XML body is one document: like malformed JSON, malformed
+             * XML rejects the body, with the position in the body. */
+            int line, col;
+            rx_xmlevent_error_position(in->xml, &line, &col);
+            int body_line = 1;
+            const char *line_start = body;
+            for (const char *q = body; q < p; q++)
+                if (*q == '\n') {
+                    body_line++;
+                    line_start = q + 1;
+                }
+            if (line == 1)
+                col += (int)(p - line_start);
+            return rx_error_set(d, RX_EBADXML, body_line + line - 1, col,
+                                "event %zu: %s", index, err);
+        }
+        rx_jsonevent_view_from_xml(in->xml, &in->view);
+        int rc = fn(ctx, &in->view, NULL);
         if (rc)
             return rc;
+        index++;
         p = next;
     }
     return 0;

@@ -194,6 +194,13 @@ int rx_xmlevent_parse(struct rx_xml_event *x, const char *xml, size_t len,
     return 0;
 }
 
+void rx_xmlevent_error_position(const struct rx_xml_event *x, int *line,
+                                int *column)
+{
+    *line = (int)XML_GetCurrentLineNumber(x->parser);
+    *column = (int)XML_GetCurrentColumnNumber(x->parser) + 1;
+}
+
 struct rx_str rx_xmlevent_get(const struct rx_xml_event *x,
                               enum rx_xml_field f)
 {

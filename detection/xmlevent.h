@@ -50,6 +50,11 @@ void rx_xmlevent_free(struct rx_xml_event *x);
 int rx_xmlevent_parse(struct rx_xml_event *x, const char *xml, size_t len,
                       char *err, size_t errsize) RX_WUR;
 
+/* After a failed parse: the 1-based line and column of the error within
+ * the text given to rx_xmlevent_parse. */
+void rx_xmlevent_error_position(const struct rx_xml_event *x, int *line,
+                                int *column);
+
 /* The value of field f from the last successful parse ({NULL,0} if none).
  * Borrowed until the next parse. */
 struct rx_str rx_xmlevent_get(const struct rx_xml_event *x,

@@ -1,5 +1,5 @@
 /*
- * The table-driven detection test: every case of tests/data/cases/*.json
+ * The table-driven detection test: every case of tests/data/cases/ (each .json file)
  * (format in that folder's README) through ingest -> rule -> answer.
  */
 #include <dirent.h>

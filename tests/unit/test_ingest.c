@@ -160,13 +160,12 @@ static void test_xml_events(void **state)
         "<e:Data Name='Image'>C:\\a&amp;b\\git.exe</e:Data>"
         "<e:Data Name='DestinationHostname'>&#x67;ithub.com</e:Data>"
         "<e:Data Name='User'/></e:EventData></e:Event>\n"
-        "<e:Event><e:System><e:EventID>1</e:System></e:Event>\n"
         "<e:Event><Image>C:\\x\\curl.exe</Image><EventID>1</EventID>"
         "<CommandLine>a &lt;b&gt; &quot;c&quot; &apos;d&apos;</CommandLine>"
         "</e:Event>\n"
         "</e:Events>\n";
     assert_int_equal(run(body, "text/xml", 0, &s, &d), 0);
-    assert_int_equal(s.count, 3);
+    assert_int_equal(s.count, 2);
     assert_int_equal(s.id[0], 3);
     assert_string_equal(s.field[0][RX_F_IMAGE], "C:\\a&b\\git.exe");
     assert_string_equal(s.field[0][RX_F_DEST_HOST], "github.com");
@@ -175,9 +174,17 @@ static void test_xml_events(void **state)
     assert_string_equal(s.field[0][RX_F_USER], "");
     assert_true(s.has_time[0]);
     assert_int_equal(s.time[0], 1557681601980LL);
-    assert_non_null(strstr(s.err[1], "malformed XML")); /* mismatched tag */
-    assert_int_equal(s.id[2], 1);
-    assert_string_equal(s.field[2][RX_F_COMMAND_LINE], "a <b> \"c\" 'd'");
+    assert_int_equal(s.id[1], 1);
+    assert_string_equal(s.field[1][RX_F_COMMAND_LINE], "a <b> \"c\" 'd'");
+
+    /* A malformed event rejects the XML body, with its position. */
+    const char *broken = "<Events>\n<Event><EventID>1</EventID></Event>\n"
+                         "<Event><System><EventID>1</System></Event>\n"
+                         "</Events>";
+    assert_int_equal(run(broken, "text/xml", 0, &s, &d), RX_EBADXML);
+    assert_int_equal(d.line, 3);
+    assert_int_equal(d.column, 28); /* expat points at the tag name */
+    assert_non_null(strstr(d.message, "event 1: malformed XML"));
 }
 
 static void test_json_shapes(void **state)
