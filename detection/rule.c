@@ -91,6 +91,10 @@ bool rx_rule_host_in_domain(struct rx_str host, const char *domain,
 
 struct rx_str rx_rule_file_name(struct rx_str image)
 {
+    if (image.n == 0) {
+        struct rx_str none = {NULL, 0};
+        return none;
+    }
     size_t i = image.n;
     while (i > 0 && image.p[i - 1] != '\\' && image.p[i - 1] != '/')
         i--;

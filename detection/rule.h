@@ -54,7 +54,7 @@ const char *rx_signal_name(int signal);
 /* ASCII case-insensitive: does hay contain needle (needle lower-case)? */
 bool rx_rule_contains(struct rx_str hay, const char *needle_lower,
                       size_t needle_len);
-/* Is host equal to domain or a subdomain of it (final dots ignored)? */
+/* Is host equal to domain or a subdomain of it (one final dot ignored)? */
 bool rx_rule_host_in_domain(struct rx_str host, const char *domain_lower,
                             size_t domain_len);
 /* The part of an image path after the last '\' or '/'. */
