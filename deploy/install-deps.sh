@@ -11,7 +11,7 @@ rx_install_deps() {
     local want
     for want in "$@"; do
         if [ "$want" = test ]; then
-            pkgs+=(libcmocka-dev python3 prometheus)
+            pkgs+=(libcmocka-dev python3 prometheus clang libclang-rt-14-dev)
             command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
             command -v npm >/dev/null 2>&1 || pkgs+=(npm)
         fi

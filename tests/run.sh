@@ -29,6 +29,11 @@ for variant in plain asan; do
     fi
 done
 
+echo "=== fuzz targets (bounded, ${FUZZ_SECONDS:-15} s each)"
+if ! FUZZ_SECONDS=${FUZZ_SECONDS:-15} "$ROOT/tests/fuzz/run.sh"; then
+    status=1
+fi
+
 if [ $status -ne 0 ]; then
     echo "tests/run.sh: FAILED"
 else
