@@ -38,8 +38,8 @@ struct rx_dispatch_config {
     int webhook_min_score;        /* 1..3, or -1: the threshold */
     long retry_base_ms;           /* first backoff after a failure (1000) */
     long retry_cap_ms;            /* longest backoff (60000) */
-    long retry_total_ms;          /* give an alert up this long after its
-                                     first attempt (600000) */
+    long retry_total_ms;          /* give an alert up this long after it
+                                     was handed over (600000) */
     long slack_interval_ms;       /* least time between Slack posts (1000) */
     int slack_max_retries;        /* retries of a Slack post that may have
                                      arrived (5xx, timeout) (2) */
@@ -63,16 +63,22 @@ struct rx_dispatcher *rx_dispatcher_start(const struct rx_dispatch_config *c);
 
 /* Hands over the alert rows of one batch (a JSON array, taken, whatever the
  * outcome) with the request id (borrowed, copied). Never blocks. Returns
- * the number of rows dropped because the queue was full. Thread-safe. */
+ * the number of rows dropped because the queue was full. Thread-safe.
+ * (Rows a sink later drops because its own backlog, also alert_queue
+ * alerts, is full are counted in the metrics and logged, not returned.) */
 size_t rx_dispatcher_submit(struct rx_dispatcher *d, json_t *rows,
                             const char *request_id);
 
 /* True while the dispatcher thread runs. Thread-safe. */
 bool rx_dispatcher_running(const struct rx_dispatcher *d);
 
-/* Sends one synthetic alert to every configured sink, waits for the
- * outcomes (at most timeout_ms) and returns them as owned JSON
- * {"sinks":{"slack":{"outcome":...,"status":...},...}}. Thread-safe. */
+/* Sends one synthetic alert to every configured sink (bypassing min score,
+ * suppression and retries), waits for the outcomes (at most timeout_ms)
+ * and returns them as owned JSON {"sinks":{"slack":{"outcome":...,
+ * "status":...,"message":...},"pagerduty":...,"webhook":...}}: every
+ * sink, with outcome sent, failed, timeout or not_configured, status the
+ * HTTP status or null, and a short message with no URL or key (the
+ * AlertTestAnswer schema of openapi.yaml). Thread-safe. */
 json_t *rx_dispatcher_test(struct rx_dispatcher *d, long timeout_ms);
 
 /* Appends the dispatcher's Prometheus metrics (notifications by sink and
