@@ -46,6 +46,11 @@ static int reserve(struct rx_buf *b, size_t n)
     return 0;
 }
 
+int rx_buf_reserve(struct rx_buf *b, size_t n)
+{
+    return reserve(b, n);
+}
+
 int rx_buf_append(struct rx_buf *b, const void *p, size_t n)
 {
     int rc = reserve(b, n);

@@ -27,6 +27,10 @@ void rx_buf_cleanup(struct rx_buf *b);
 /* Empties the buffer and keeps its memory for reuse. */
 void rx_buf_reset(struct rx_buf *b);
 
+/* Makes room for n more bytes at once (e.g. a declared Content-Length),
+ * so appending them later does not reallocate. Returns 0 or RX_ETOOBIG. */
+int rx_buf_reserve(struct rx_buf *b, size_t n) RX_WUR;
+
 /* Appends n bytes. Returns 0 or RX_ETOOBIG (nothing appended). */
 int rx_buf_append(struct rx_buf *b, const void *p, size_t n) RX_WUR;
 int rx_buf_puts(struct rx_buf *b, const char *s) RX_WUR;

@@ -109,10 +109,13 @@ static const struct setting settings[] = {
      OFF(connection_timeout), 1, 3600, "30",
      "idle seconds before a connection is closed"},
     {"connection-memory", "REPOEXFIL_CONNECTION_MEMORY", K_SIZE,
-     OFF(connection_memory), 16384, 16u << 20, "131072",
+     OFF(connection_memory), 16384, 16u << 20, "32768",
      "bytes per connection for headers and reads"},
     {"job-timeout", "REPOEXFIL_JOB_TIMEOUT", K_UINT, OFF(job_timeout), 1, 3600,
      "60", "seconds a batch may wait and run before 503"},
+    {"inline-max-bytes", "REPOEXFIL_INLINE_MAX_BYTES", K_SIZE,
+     OFF(inline_max_bytes), 0, 1u << 20, "16384",
+     "bodies up to this size are scored on the HTTP thread (0: never)"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -139,7 +142,8 @@ void rx_config_init(struct rx_config *c)
     c->log_level = RX_LOG_INFO;
     c->max_connections = 512;
     c->connection_timeout = 30;
-    c->connection_memory = 131072;
+    c->connection_memory = 32768;
+    c->inline_max_bytes = 16384;
     c->job_timeout = 60;
     rx_dispatch_config_init(&c->dispatch);
     c->dispatch.drain_seconds = c->drain_seconds;
@@ -506,7 +510,7 @@ json_t *rx_config_to_json(const struct rx_config *c)
 #define SECRET(p) ((p) ? json_string("set") : json_null())
     json_t *o = json_pack(
         "{s:s, s:I, s:I, s:i, s:o, s:I, s:I, s:I, s:o, s:b, s:i, s:s, s:I, "
-        "s:I, s:I, s:I}",
+        "s:I, s:I, s:I, s:I}",
         "listen", c->listen, "workers", (json_int_t)c->workers, "queue_depth",
         (json_int_t)c->queue_depth, "threshold", c->threshold, "rules",
         c->rules_path ? json_string(c->rules_path) : json_null(),
@@ -517,7 +521,8 @@ json_t *rx_config_to_json(const struct rx_config *c)
         levels[c->log_level], "max_connections", (json_int_t)c->max_connections,
         "connection_timeout", (json_int_t)c->connection_timeout,
         "connection_memory", (json_int_t)c->connection_memory, "job_timeout",
-        (json_int_t)c->job_timeout);
+        (json_int_t)c->job_timeout, "inline_max_bytes",
+        (json_int_t)c->inline_max_bytes);
     json_t *sinks = json_pack(
         "{s:o, s:i, s:o, s:o, s:i, s:f, s:o, s:i, s:o, s:o, s:I, s:i}",
         "slack_webhook_url", SECRET(dc->slack_webhook_url), "slack_min_score",

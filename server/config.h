@@ -51,6 +51,10 @@ struct rx_config {
     size_t connection_memory;            /* bytes MHD may use per connection
                                             (headers and read buffer) */
     unsigned job_timeout;                /* seconds a batch may wait + run */
+    size_t inline_max_bytes;             /* bodies up to this many bytes are
+                                            scored on the HTTP thread,
+                                            sparing the hand-off to a worker
+                                            (0: all go to workers) */
     struct rx_dispatch_config dispatch;  /* alert sinks (SPEC section 4) */
     struct rx_rules rules;               /* the effective rules */
 };

@@ -78,7 +78,11 @@ class Poster(threading.Thread):
 
 
 def test_queue_full():
+    # The probe is a small batch; --inline-max-bytes 0 sends it to the
+    # queue too (by default a small batch is scored on the HTTP thread and
+    # never meets the queue: test_small_batches_inline checks that).
     srv = Server("--workers", "1", "--queue-depth", "1",
+                 "--inline-max-bytes", "0",
                  "--max-body-bytes", "67108864", "--max-events", "200000",
                  name="queue")
     try:
@@ -119,6 +123,41 @@ def test_queue_full():
         T.check(r.status == 200, "queue: takes batches again", repr(r))
     finally:
         T.stopped_cleanly(srv, "queue", timeout=60)
+
+
+def test_small_batches_inline():
+    """With the one worker busy and the one slot taken, a small batch is
+    still scored at once (on the HTTP thread), and a large one gets 503."""
+    srv = Server("--workers", "1", "--queue-depth", "1",
+                 "--max-body-bytes", "67108864", "--max-events", "200000",
+                 name="inline")
+    try:
+        body = big_body()
+        a = Poster(srv.port, body)
+        a.start()
+        T.check(wait_for(lambda: metric(srv, "repoexfil_workers_busy") == 1,
+                         t(30)), "inline: the first batch is running")
+        b = Poster(srv.port, body)
+        b.start()
+        T.check(wait_for(lambda: metric(srv, "repoexfil_worker_queue_depth")
+                         == 1, t(30)), "inline: the second batch waits")
+        t0 = time.time()
+        r = srv.request("POST", "/events", json.dumps([PUSH]), JSON)
+        j = r.json() or {}
+        T.check(r.status == 200 and j.get("alert_count") == 1,
+                "inline: a small batch is scored while the queue is full",
+                repr(r))
+        T.check(time.time() - t0 < t(2), "inline: answered at once")
+        mid = json.dumps([PUSH] * 200)  # over 16 KiB: goes to the queue
+        T.check(len(mid) > 16384, "inline: the mid batch is over the limit")
+        r = srv.request("POST", "/events", mid, JSON)
+        T.check(r.status == 503, "inline: a larger batch gets 503", repr(r))
+        for p in (a, b):
+            p.join(t(120))
+            T.check(p.response is not None and p.response.status == 200,
+                    "inline: big batch answered 200", repr(p.error))
+    finally:
+        T.stopped_cleanly(srv, "inline", timeout=60)
 
 
 def templates():
@@ -405,6 +444,7 @@ def test_drain_uploads():
 
 def main():
     test_queue_full()
+    test_small_batches_inline()
     test_job_deadline()
     test_concurrency()
     test_sigterm_in_flight()
