@@ -28,7 +28,7 @@ void rx_route_version_handle(struct rx_reply *reply)
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!text) {
-        rx_reply_error(reply, 500, "INTERNAL", "cannot render the version", 0,
+        rx_reply_error(reply, 500, "internal", "cannot render the version", 0,
                        0);
         return;
     }

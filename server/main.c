@@ -48,12 +48,25 @@ static void print_version(void)
            OpenSSL_version(OPENSSL_VERSION), zlibVersion());
 }
 
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     /* Process-wide setup before any thread starts: a closed peer must be
-     * an error return, not a signal. */
+     * an error return, not a signal; libcurl's global state (the alert
+     * dispatcher's) is set up once, here. */
     signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "repoexfil: cannot initialize libcurl\n");
+        return 1;
+    }
+    int status = run(argc, argv);
+    curl_global_cleanup();
+    return status;
+}
 
+static int run(int argc, char **argv)
+{
     const char *cmd = argc > 1 ? argv[1] : "serve";
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {

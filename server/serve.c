@@ -1,7 +1,6 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -41,18 +40,13 @@ int rx_serve_main(int argc, char **argv)
     }
 
     /* Process-wide set-up, before any thread starts: every thread
-     * inherits this mask, so SIGTERM and SIGINT reach only sigwait below;
-     * a peer closing a socket must not kill the process. */
+     * inherits this mask, so SIGTERM and SIGINT reach only sigwait below.
+     * (main() has ignored SIGPIPE and initialized libcurl.) */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        rx_log(RX_LOG_ERROR, "cannot initialize libcurl", NULL);
-        return 1;
-    }
 
     struct rx_config config;
     struct rx_error_detail detail;
@@ -61,7 +55,6 @@ int rx_serve_main(int argc, char **argv)
     if (rx_config_parse(&config, argc, argv, &detail) != 0) {
         log_config_error(&detail);
         rx_config_cleanup(&config);
-        curl_global_cleanup();
         return 2;
     }
     rx_log_set_level(config.log_level);
@@ -135,7 +128,6 @@ out:
                (long)(rx_pool_now_ms() - t0));
     rx_metrics_free(app.metrics);
     rx_config_cleanup(&config);
-    curl_global_cleanup();
     return status;
 }
 
