@@ -97,12 +97,14 @@ void rx_fastjson_free(struct rx_fastjson *f)
 
 struct cursor {
     const unsigned char *p, *end;
+    bool one_line; /* a newline ends the text: it is no white space here */
 };
 
 static inline void ws(struct cursor *c)
 {
     while (c->p < c->end &&
-           (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+           (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' ||
+            (*c->p == '\n' && !c->one_line)))
         c->p++;
 }
 
@@ -592,11 +594,10 @@ static void resolve(struct rx_fastjson *f, struct rx_event_view *v)
     v->f[RX_F_PROVIDER] = first_of(f, f->num[RX_F_PROVIDER], provider, 4);
 }
 
-bool rx_fastjson_view(struct rx_fastjson *f, const char *text, size_t n,
-                      struct rx_event_view *v)
+/* Reads one object at cur->p; on success cur->p is just past it. */
+static bool read_event(struct rx_fastjson *f, struct cursor *cur)
 {
-    struct cursor c = {(const unsigned char *)text,
-                       (const unsigned char *)text + n};
+    struct cursor c = *cur;
     for (int k = 0; k < K_COUNT; k++)
         f->val[k].type = V_ABSENT;
     ws(&c);
@@ -673,9 +674,37 @@ bool rx_fastjson_view(struct rx_fastjson *f, const char *text, size_t n,
             return false;
         }
     }
+    *cur = c;
+    return true;
+}
+
+bool rx_fastjson_view(struct rx_fastjson *f, const char *text, size_t n,
+                      struct rx_event_view *v)
+{
+    struct cursor c = {(const unsigned char *)text,
+                       (const unsigned char *)text + n, false};
+    ws(&c);
+    if (!read_event(f, &c))
+        return false;
     ws(&c);
     if (c.p != c.end)
         return false;
+    resolve(f, v);
+    return true;
+}
+
+bool rx_fastjson_line(struct rx_fastjson *f, const char *text, size_t n,
+                      struct rx_event_view *v, size_t *line_len)
+{
+    struct cursor c = {(const unsigned char *)text,
+                       (const unsigned char *)text + n, true};
+    ws(&c);
+    if (!read_event(f, &c))
+        return false;
+    ws(&c);
+    if (c.p < c.end && *c.p != '\n')
+        return false;
+    *line_len = (size_t)(c.p - (const unsigned char *)text);
     resolve(f, v);
     return true;
 }

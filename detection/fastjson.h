@@ -34,4 +34,14 @@ void rx_fastjson_free(struct rx_fastjson *f);
 bool rx_fastjson_view(struct rx_fastjson *f, const char *text, size_t n,
                       struct rx_event_view *v);
 
+/* Reads the NDJSON line that starts at text (n: the bytes left in the
+ * body, this line and those after it) without looking for its end first:
+ * the object must end the line (a newline or the end of text, after
+ * optional spaces, tabs and CRs). Returns true, fills v and sets
+ * *line_len (the line's length without its newline) for a flat event;
+ * false when the caller must find the line's end itself and take the
+ * full path. */
+bool rx_fastjson_line(struct rx_fastjson *f, const char *text, size_t n,
+                      struct rx_event_view *v, size_t *line_len);
+
 #endif

@@ -232,8 +232,9 @@ static int emit_envelope(struct rx_ingest *in, json_t *root,
     return emit_json_event(in, root, fn, ctx);
 }
 
-int rx_ingest_ndjson_line(struct rx_ingest *in, const char *line, size_t len,
-                          long lineno, rx_event_fn fn, void *ctx)
+/* One NDJSON line through the full jansson path (blank: skipped). */
+static int ndjson_line_full(struct rx_ingest *in, const char *line,
+                            size_t len, long lineno, rx_event_fn fn, void *ctx)
 {
     size_t i = skip_space(line, len, 0);
     size_t end = len;
@@ -241,8 +242,6 @@ int rx_ingest_ndjson_line(struct rx_ingest *in, const char *line, size_t len,
         end--;
     if (i == end)
         return 0;
-    if (in->use_fast && rx_fastjson_view(in->fast, line + i, end - i, &in->view))
-        return fn(ctx, &in->view, NULL);
     json_error_t jerr;
     json_t *ev = json_loadb(line + i, end - i, JSON_DECODE_ANY, &jerr);
     if (ev == NULL) {
@@ -257,33 +256,49 @@ int rx_ingest_ndjson_line(struct rx_ingest *in, const char *line, size_t len,
     return rc;
 }
 
+int rx_ingest_ndjson_line(struct rx_ingest *in, const char *line, size_t len,
+                          long lineno, rx_event_fn fn, void *ctx)
+{
+    if (in->use_fast &&
+        rx_fastjson_view(in->fast, line, len, &in->view))
+        return fn(ctx, &in->view, NULL);
+    return ndjson_line_full(in, line, len, lineno, fn, ctx);
+}
+
 static int ingest_ndjson(struct rx_ingest *in, const char *body, size_t len,
                          size_t max_events, rx_event_fn fn, void *ctx,
                          struct rx_error_detail *d)
 {
-    /* Count the events first so an oversize batch is refused before any
-     * work is done. */
-    if (max_events) {
-        size_t count = 0;
-        for (size_t pos = 0; pos < len;) {
-            const char *nl = memchr(body + pos, '\n', len - pos);
-            size_t end = nl ? (size_t)(nl - body) : len;
-            size_t i = pos;
-            while (i < end && is_space(body[i]))
-                i++;
-            count += i < end;
-            pos = end + 1;
-        }
-        int rc = check_count(count, max_events, d);
-        if (rc)
-            return rc;
-    }
+    /* One pass: the fast reader finds where a flat event's line ends as
+     * it parses it, so most lines are never searched for their newline.
+     * Events are counted as they come; the one past max_events stops the
+     * body (the events before it were read for nothing, which is cheap
+     * next to counting every line of every body first). */
     long lineno = 0;
+    size_t events = 0;
     for (size_t pos = 0; pos < len;) {
+        lineno++;
+        size_t line_len;
+        if (in->use_fast && rx_fastjson_line(in->fast, body + pos, len - pos,
+                                             &in->view, &line_len)) {
+            if (max_events && ++events > max_events)
+                return rx_error_set(d, RX_ETOOMANY, 0, 0,
+                                    "more than the limit of %zu events",
+                                    max_events);
+            int rc = fn(ctx, &in->view, NULL);
+            if (rc)
+                return rc;
+            pos += line_len + 1;
+            continue;
+        }
         const char *nl = memchr(body + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - body) : len;
-        int rc = rx_ingest_ndjson_line(in, body + pos, end - pos, ++lineno, fn,
-                                       ctx);
+        size_t i = skip_space(body + pos, end - pos, 0);
+        if (i < end - pos && max_events && ++events > max_events)
+            return rx_error_set(d, RX_ETOOMANY, 0, 0,
+                                "more than the limit of %zu events",
+                                max_events);
+        int rc = ndjson_line_full(in, body + pos, end - pos, lineno, fn, ctx);
         if (rc)
             return rc;
         pos = end + 1;

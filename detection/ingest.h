@@ -52,7 +52,9 @@ void rx_ingest_set_fast_path(struct rx_ingest *in, bool on);
 
 /* Reads body[0..len) as ct and calls fn for each event. max_events (0: no
  * limit) is checked before any event is handed on where the count is
- * known up front. Returns 0, the callback's non-zero value, or
+ * known up front (JSON arrays, XML); an NDJSON body is counted as it is
+ * read, so the events before the one past the limit have been handed on
+ * when RX_ETOOMANY comes back. Returns 0, the callback's non-zero value, or
  * RX_EBADJSON / RX_EBADXML / RX_EBADBODY / RX_EEMPTY / RX_ETOOMANY with
  * detail (line and column for JSON). */
 int rx_ingest_body(struct rx_ingest *in, const char *body, size_t len,

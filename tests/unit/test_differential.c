@@ -177,6 +177,122 @@ static void check_file(const char *path, int mutate_every)
     gzclose(gz);
 }
 
+
+/* Whole NDJSON bodies: the one-pass line reader (rx_fastjson_line inside
+ * rx_ingest_body) against the full path, event by event. */
+struct seq {
+    int n, cap;
+    struct seen *items;
+};
+
+static int record_seq(void *ctx, const struct rx_event_view *v,
+                      const char *err)
+{
+    struct seq *q = ctx;
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 256;
+        q->items = realloc(q->items, (size_t)q->cap * sizeof(*q->items));
+    }
+    memset(&q->items[q->n], 0, sizeof(q->items[q->n]));
+    record(&q->items[q->n++], v, err);
+    return 0;
+}
+
+static void seq_clear(struct seq *q)
+{
+    for (int i = 0; i < q->n; i++)
+        seen_clear(&q->items[i]);
+    free(q->items);
+    memset(q, 0, sizeof(*q));
+}
+
+static long bodies_checked;
+
+static void check_body(const char *where, const char *body, size_t len)
+{
+    struct seq a = {0, 0, NULL}, b = {0, 0, NULL};
+    struct rx_error_detail da, db;
+    memset(&da, 0, sizeof(da));
+    memset(&db, 0, sizeof(db));
+    int ra = rx_ingest_body(fast_in, body, len, RX_CT_NDJSON, 0, record_seq,
+                            &a, &da);
+    int rb = rx_ingest_body(slow_in, body, len, RX_CT_NDJSON, 0, record_seq,
+                            &b, &db);
+    bodies_checked++;
+    int bad = ra != rb || a.n != b.n;
+    for (int i = 0; !bad && i < a.n; i++)
+        if (differ(&a.items[i], &b.items[i])) {
+            bad = 1;
+            if (mismatches < 10)
+                fprintf(stderr, "MISMATCH %s body event %d: fast %s / full "
+                                "%s\n", where, i,
+                        a.items[i].is_error ? a.items[i].error : "view",
+                        b.items[i].is_error ? b.items[i].error : "view");
+        }
+    if (bad) {
+        if (mismatches++ < 10)
+            fprintf(stderr, "MISMATCH %s body: rc %d/%d, events %d/%d\n",
+                    where, ra, rb, a.n, b.n);
+    }
+    seq_clear(&a);
+    seq_clear(&b);
+}
+
+/* Bodies of up to 300 lines from each dataset file, as they are and with
+ * deterministic damage: lines joined, split, blanked, BOMs, CRs. */
+static void check_file_bodies(const char *path)
+{
+    gzFile gz = gzopen(path, "rb");
+    assert_non_null(gz);
+    size_t cap = 8u << 20, len = 0;
+    char *buf = malloc(cap);
+    int n;
+    while ((n = gzread(gz, buf + len, (unsigned)(cap - len))) > 0) {
+        len += (size_t)n;
+        if (len == cap)
+            break; /* the first 8 MiB are plenty */
+    }
+    gzclose(gz);
+    size_t start = 0;
+    int lines = 0, body_no = 0;
+    char *copy = malloc(cap + 64);
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && buf[i] != '\n')
+            continue;
+        if (++lines < 300 && i < len)
+            continue;
+        size_t blen = i - start;
+        check_body(path, buf + start, blen);
+        /* damage: every seventh body gets a few edits */
+        if (body_no++ % 7 == 0 && blen > 10) {
+            memcpy(copy, buf + start, blen);
+            size_t clen = blen;
+            for (int m = 0; m < 6; m++) {
+                size_t pos = next_rand() % clen;
+                switch (next_rand() % 6) {
+                case 0: copy[pos] = '\n'; break;           /* split a line */
+                case 1: if (copy[pos] == '\n') copy[pos] = ' '; break;
+                case 2: copy[pos] = '\r'; break;
+                case 3: memmove(copy + pos + 3, copy + pos, clen - pos);
+                        memcpy(copy + pos, "\xEF\xBB\xBF", 3);
+                        clen += 3; break;                  /* a BOM */
+                case 4: copy[pos] = ' '; break;
+                default: clen = pos; break;                /* truncate */
+                }
+                if (clen == 0)
+                    break;
+            }
+            check_body("damaged", copy, clen);
+        }
+        start = i + 1;
+        lines = 0;
+        if (start >= len)
+            break;
+    }
+    free(copy);
+    free(buf);
+}
+
 static void walk(const char *dir, int *files)
 {
     DIR *dp = opendir(dir);
@@ -194,6 +310,7 @@ static void walk(const char *dir, int *files)
         } else if ((n > 7 && strcmp(de->d_name + n - 7, ".ndjson") == 0) ||
                    (n > 10 && strcmp(de->d_name + n - 10, ".ndjson.gz") == 0)) {
             check_file(path, 50);
+            check_file_bodies(path);
             (*files)++;
         }
     }
@@ -214,8 +331,9 @@ static void test_datasets(void **state)
     (void)state;
     int files = 0;
     walk(RX_DATASETS, &files);
-    fprintf(stderr, "%d files, %ld lines (with mutations) compared, %ld "
-                    "mismatches\n", files, lines_checked, mismatches);
+    fprintf(stderr, "%d files, %ld lines (with mutations) and %ld bodies "
+                    "compared, %ld mismatches\n", files, lines_checked,
+            bodies_checked, mismatches);
     assert_true(files >= 7);
     assert_int_equal(mismatches, 0);
 }
