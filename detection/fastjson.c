@@ -19,6 +19,7 @@
 #define KEY_MAP(X)                                                           \
     X(EVENTID, "EventID")                                                    \
     X(EVENT_ID, "event_id")                                                  \
+    X(EVENTCODE, "EventCode")                                                \
     X(COMPUTER, "Computer")                                                  \
     X(HOSTNAME, "Hostname")                                                  \
     X(USER, "User")                                                          \
@@ -531,8 +532,8 @@ static long digits_id(const char *p, size_t n)
 static void resolve(struct rx_fastjson *f, struct rx_event_view *v)
 {
     rx_event_view_clear(v);
-    static const enum key id_keys[] = {K_EVENTID, K_EVENT_ID};
-    for (int i = 0; i < 2; i++) {
+    static const enum key id_keys[] = {K_EVENTID, K_EVENT_ID, K_EVENTCODE};
+    for (int i = 0; i < 3; i++) {
         const struct value *x = &f->val[id_keys[i]];
         if (x->type == V_INT) {
             v->event_id = x->i >= 0 && x->i <= 0x7FFFFFFF ? (long)x->i : -1;

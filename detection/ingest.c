@@ -186,18 +186,22 @@ static int emit_envelope(struct rx_ingest *in, json_t *root,
             return emit_array(in, list, max_events, fn, ctx, d);
         if (json_is_string(list)) {
             /* Sumo Logic templates often quote {{ResultsJson}}. */
+            /* Sumo Logic templates often quote {{ResultsJson}}; with one
+             * result it renders as one object, so that is taken too. */
             json_error_t jerr;
             json_t *inner = json_loadb(json_string_value(list),
                                        json_string_length(list), 0, &jerr);
-            if (!json_is_array(inner)) {
+            if (!json_is_array(inner) && !json_is_object(inner)) {
                 json_decref(inner);
                 return rx_error_set(
                     d, RX_EBADBODY, 0, 0,
                     "\"%s\" is a string that does not hold a JSON array of "
-                    "events%s%s",
+                    "events or one event%s%s",
                     list_keys[k], inner ? "" : ": ", inner ? "" : jerr.text);
             }
-            int rc = emit_array(in, inner, max_events, fn, ctx, d);
+            int rc = json_is_array(inner)
+                         ? emit_array(in, inner, max_events, fn, ctx, d)
+                         : emit_json_event(in, inner, fn, ctx);
             json_decref(inner);
             return rc;
         }
@@ -209,6 +213,8 @@ static int emit_envelope(struct rx_ingest *in, json_t *root,
     if (json_is_object(hits) && json_is_array(json_object_get(hits, "hits")))
         return emit_array(in, json_object_get(hits, "hits"), max_events, fn,
                           ctx, d);
+    if (json_is_array(hits)) /* a Kibana body of {"hits": {{context.hits}}} */
+        return emit_array(in, hits, max_events, fn, ctx, d);
     if (json_is_object(json_object_get(root, "all_fields"))) /* Wazuh */
         return emit_json_event(in, root, fn, ctx);
     json_t *backlog = json_object_get(root, "backlog");

@@ -34,9 +34,11 @@ static const char *const src_provider[] = {
     "SourceName", "ProviderName", "Provider", "winlog.provider_name",
     "event.provider", "data.win.system.providerName", "Channel",
     "winlog.channel", NULL};
+/* EventCode (Splunk's name for it) is not in SPEC's table: it comes last,
+ * so it never overrides a listed source. */
 static const char *const src_event_id[] = {
     "EventID", "event_id", "winlog.event_id", "event.code",
-    "data.win.system.eventID", NULL};
+    "data.win.system.eventID", "EventCode", NULL};
 
 struct rx_json_event {
     struct rx_xml_event *xml;  /* borrowed */
