@@ -184,42 +184,82 @@ static void sort_alerts(struct rx_batch *b)
     b->sorted = true;
 }
 
+/* Appends the decimal digits of v. */
+static int put_uint(struct rx_buf *out, size_t v)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return rx_buf_append(out, tmp + n, sizeof(tmp) - n);
+}
+
+#define PUT(lit) rx_buf_append(out, lit, sizeof(lit) - 1)
+
+/* One result object. Written with appends rather than printf: for a
+ * large batch this is most of the answer, and printf's parsing cost more
+ * than the rule. */
 static int write_result(struct rx_buf *out, size_t index,
                         const struct result *r)
 {
-    int rc = rx_buf_printf(out, "{\"index\":%zu,", index);
+    int rc = PUT("{\"index\":");
+    if (rc == 0)
+        rc = put_uint(out, index);
     if (rc)
         return rc;
     if (r->error) {
-        rc = rx_buf_puts(out, "\"error\":");
+        rc = PUT(",\"error\":");
         if (rc == 0)
             rc = rx_buf_json_string(out, r->error, strlen(r->error));
-        return rc ? rc : rx_buf_puts(out, "}");
+        return rc ? rc : PUT("}");
     }
-    rc = rx_buf_printf(out, "\"score\":%d,\"signal\":", r->score);
+    static const char *const scores[] = {",\"score\":0", ",\"score\":1",
+                                         ",\"score\":2", ",\"score\":3"};
+    rc = rx_buf_puts(out, scores[r->score & 3]);
     if (rc == 0)
-        rc = r->signal >= 0 ? rx_buf_printf(out, "\"%s\"",
-                                            rx_signal_name(r->signal))
-                            : rx_buf_puts(out, "null");
+        rc = PUT(",\"signal\":");
+    if (rc == 0 && r->signal >= 0) {
+        rc = PUT("\"");
+        if (rc == 0)
+            rc = rx_buf_puts(out, rx_signal_name(r->signal));
+        if (rc == 0)
+            rc = PUT("\"");
+    } else if (rc == 0) {
+        rc = PUT("null");
+    }
     if (rc == 0)
-        rc = rx_buf_puts(out, ",\"signals\":[");
+        rc = PUT(",\"signals\":[");
     bool first = true;
     for (int s = 0; rc == 0 && s < RX_SIG_COUNT; s++) {
         if (r->signals & (1u << s)) {
-            rc = rx_buf_printf(out, "%s\"%s\"", first ? "" : ",",
-                               rx_signal_name(s));
+            rc = first ? 0 : PUT(",");
+            if (rc == 0)
+                rc = PUT("\"");
+            if (rc == 0)
+                rc = rx_buf_puts(out, rx_signal_name(s));
+            if (rc == 0)
+                rc = PUT("\"");
             first = false;
         }
     }
     if (rc == 0)
-        rc = rx_buf_printf(out,
-                           "],\"is_ci_system\":%s,\"is_known_ide\":%s,"
-                           "\"alert\":%s}",
-                           r->is_ci_system ? "true" : "false",
-                           r->is_known_ide ? "true" : "false",
-                           r->alert ? "true" : "false");
+        rc = PUT("],\"is_ci_system\":");
+    if (rc == 0)
+        rc = r->is_ci_system ? PUT("true") : PUT("false");
+    if (rc == 0)
+        rc = PUT(",\"is_known_ide\":");
+    if (rc == 0)
+        rc = r->is_known_ide ? PUT("true") : PUT("false");
+    if (rc == 0)
+        rc = PUT(",\"alert\":");
+    if (rc == 0)
+        rc = r->alert ? PUT("true}") : PUT("false}");
     return rc;
 }
+
+#undef PUT
 
 static int dump_cb(const char *buf, size_t size, void *data)
 {
@@ -245,6 +285,12 @@ int rx_batch_write_answer(struct rx_batch *b, const char *request_id,
                            b->count, b->count - b->errors, b->errors,
                            b->rules->threshold, b->alert_count);
     if (rc == 0 && include_results) {
+        /* One allocation for the whole answer where the cap allows:
+         * a scored result is about 140 bytes. */
+        if (rx_buf_reserve(out, b->count * 150 + b->alert_count * 600) != 0) {
+            /* Past the cap: the answer may still fit (the estimate is
+             * generous); the appends below say whether it does. */
+        }
         rc = rx_buf_puts(out, ",\"results\":[");
         for (size_t i = 0; rc == 0 && i < b->count; i++) {
             if (i)
