@@ -89,8 +89,7 @@ int rx_buf_printf(struct rx_buf *b, const char *fmt, ...)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t rx_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
@@ -155,7 +154,7 @@ int rx_buf_json_string(struct rx_buf *b, const char *s, size_t n)
             ubuf[6] = '\0';
             esc = ubuf;
         } else if (c >= 0x80) {
-            adv = utf8_len(p + i, n - i);
+            adv = rx_utf8_len(p + i, n - i);
             if (adv == 0) {
                 esc = "\xEF\xBF\xBD"; /* U+FFFD */
                 adv = 1;

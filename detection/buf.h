@@ -40,6 +40,11 @@ int rx_buf_printf(struct rx_buf *b, const char *fmt, ...) RX_WUR
  * bytes become U+FFFD so the output is always valid JSON. */
 int rx_buf_json_string(struct rx_buf *b, const char *s, size_t n) RX_WUR;
 
+/* Length (1-4) of the valid UTF-8 sequence at s[0..n), or 0 when it is
+ * invalid as jansson judges it: no overlong forms, no surrogates, nothing
+ * above U+10FFFF. */
+size_t rx_utf8_len(const unsigned char *s, size_t n);
+
 /* Returns the contents as an owned C string and re-initializes b. */
 char *rx_buf_steal(struct rx_buf *b, size_t *len);
 

@@ -109,38 +109,6 @@ static inline void ws(struct cursor *c)
         c->p++;
 }
 
-/* Length of a valid UTF-8 sequence at s, as jansson checks it (no
- * overlongs, no surrogates, nothing above U+10FFFF); 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 static int hex4(const unsigned char *p)
 {
     int v = 0;
@@ -218,7 +186,7 @@ static bool read_string(struct cursor *c, struct rx_buf *out, const char **s,
         if (ch < 0x20)
             return false;
         if (ch >= 0x80) {
-            size_t len = utf8_seq(p, end);
+            size_t len = rx_utf8_len(p, (size_t)(end - p));
             if (len == 0)
                 return false;
             p += len;
