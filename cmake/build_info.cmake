@@ -5,6 +5,12 @@ execute_process(COMMAND git rev-parse --short=12 HEAD
                 WORKING_DIRECTORY ${SRC}
                 OUTPUT_VARIABLE RX_GIT_REVISION
                 OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+# Not a git checkout (a container build's context leaves .git out): the
+# revision may come from the environment (deploy/build.sh, RX_GIT_REVISION).
+# Only a plain token is taken: it is pasted into a C string.
+if(NOT RX_GIT_REVISION AND "$ENV{RX_GIT_REVISION}" MATCHES "^[0-9A-Za-z._+-]+$")
+  set(RX_GIT_REVISION "$ENV{RX_GIT_REVISION}")
+endif()
 if(NOT RX_GIT_REVISION)
   set(RX_GIT_REVISION "unknown")
 endif()

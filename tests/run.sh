@@ -29,6 +29,11 @@ for variant in plain asan; do
     fi
 done
 
+echo "=== container build step (deploy/build.sh, as deploy/Dockerfile runs it)"
+if ! "$ROOT/deploy/build.sh" "$ROOT/build/ci-deploy" "$ROOT/build/ci-deploy/prefix"; then
+    status=1
+fi
+
 echo "=== fuzz targets (bounded, ${FUZZ_SECONDS:-15} s each)"
 if ! FUZZ_SECONDS=${FUZZ_SECONDS:-15} "$ROOT/tests/fuzz/run.sh"; then
     status=1
