@@ -14,7 +14,7 @@ rx_install_deps() {
     local want
     for want in "$@"; do
         if [ "$want" = test ]; then
-            pkgs+=(python3-yaml prometheus clang libclang-rt-14-dev)
+            pkgs+=(python3-yaml prometheus clang libclang-rt-14-dev valgrind)
             command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
             command -v npm >/dev/null 2>&1 || pkgs+=(npm)
         fi

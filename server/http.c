@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -648,10 +650,39 @@ unsigned rx_http_port(const struct rx_http *h)
     return h->port;
 }
 
+/* Most connections taken from the listen backlog when the drain begins. */
+#define BACKLOG_TAKE_MAX 4096
+
 void rx_http_quiesce(struct rx_http *h)
 {
-    if (h->quiesced_fd == MHD_INVALID_SOCKET)
-        h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd == MHD_INVALID_SOCKET)
+        return;
+    /* Connections whose handshake the kernel completed before the drain
+     * but that the daemon had not accepted yet are still in the backlog:
+     * closing the listen socket would reset them without an answer. Take
+     * them and hand them to the daemon (a batch on them gets 503
+     * draining), then close the listen socket so that later connections
+     * are refused at once instead of waiting for the end of the drain. */
+    for (int i = 0; i < BACKLOG_TAKE_MAX; i++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+            break;
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int c = accept4(fd, (struct sockaddr *)&sa, &len,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        /* On failure MHD_add_connection closes the socket itself. */
+        (void)MHD_add_connection(h->daemon, c, (struct sockaddr *)&sa, len);
+    }
+    close(fd);
 }
 
 long rx_http_wait_idle(struct rx_http *h, int64_t deadline_ms)

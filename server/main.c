@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <expat.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
@@ -56,6 +57,15 @@ int main(int argc, char **argv)
      * an error return, not a signal; libcurl's global state (the alert
      * dispatcher's) is set up once, here. */
     signal(SIGPIPE, SIG_IGN);
+    /* Bodies and answers are large, short-lived blocks allocated on
+     * several threads. With glibc's defaults (an arena per thread, a
+     * sliding mmap threshold) a 5-minute soak kept ~4.5 MiB/min of freed
+     * memory while the live heap stayed flat at ~2 MB; one arena and a
+     * fixed 128 KiB mmap threshold hand large blocks back to the system
+     * (tests/bench/soak.sh: slope -0.4 MiB/min). Allocation is rare on the
+     * hot path, so one arena costs no contention worth measuring. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "repoexfil: cannot initialize libcurl\n");
         return 1;

@@ -29,6 +29,11 @@ for variant in plain asan; do
     fi
 done
 
+echo "=== valgrind run of the integration subset (tests/valgrind.sh)"
+if ! "$ROOT/tests/valgrind.sh" "$ROOT/build/ci-plain"; then
+    status=1
+fi
+
 echo "=== container build step (deploy/build.sh, as deploy/Dockerfile runs it)"
 if ! "$ROOT/deploy/build.sh" "$ROOT/build/ci-deploy" "$ROOT/build/ci-deploy/prefix"; then
     status=1

