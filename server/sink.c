@@ -223,3 +223,16 @@ bool rx_sink_iso8601(long long ms, char out[32])
     out[len] = '\0';
     return true;
 }
+
+enum rx_sink_verdict rx_sink_classify_http(enum rx_sink_net net, long status)
+{
+    if (net != RX_NET_OK)
+        return RX_VERDICT_RETRY;
+    if (status >= 200 && status <= 299)
+        return RX_VERDICT_SENT;
+    if (status == 429)
+        return RX_VERDICT_RETRY_AFTER;
+    if (status >= 500 && status <= 599)
+        return RX_VERDICT_RETRY;
+    return RX_VERDICT_PERMANENT;
+}

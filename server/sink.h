@@ -36,6 +36,11 @@ enum rx_sink_verdict {
 /* Returns a static name for v ("sent", "retry", ...). */
 const char *rx_sink_verdict_name(enum rx_sink_verdict v);
 
+/* The common reading of an HTTP answer for a JSON API sink: 2xx sent; 429
+ * retry after Retry-After; 5xx and network errors retried; any other
+ * status permanent. */
+enum rx_sink_verdict rx_sink_classify_http(enum rx_sink_net net, long status);
+
 /* Returns the string member key of row, or NULL when it is absent, null,
  * empty or not a string. Borrows row; the result lives as long as row. */
 const char *rx_sink_row_str(const json_t *row, const char *key);

@@ -117,13 +117,8 @@ enum rx_sink_verdict rx_webhook_classify(enum rx_sink_net net, long status,
 {
     (void)body;
     (void)len;
-    if (net != RX_NET_OK)
+    /* A SOAR tool's gateway may time a request out with 408: try again. */
+    if (net == RX_NET_OK && status == 408)
         return RX_VERDICT_RETRY;
-    if (status >= 200 && status <= 299)
-        return RX_VERDICT_SENT;
-    if (status == 429)
-        return RX_VERDICT_RETRY_AFTER;
-    if (status == 408 || (status >= 500 && status <= 599))
-        return RX_VERDICT_RETRY;
-    return RX_VERDICT_PERMANENT;
+    return rx_sink_classify_http(net, status);
 }
