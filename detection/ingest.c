@@ -17,6 +17,7 @@ struct rx_ingest {
     struct rx_json_event *json;
     struct rx_fastjson *fast;
     bool use_fast; /* try the tree-less reader first */
+    size_t fast_events; /* events read by the fast path */
     struct rx_event_view view;
 };
 
@@ -43,6 +44,11 @@ void rx_ingest_free(struct rx_ingest *in)
 void rx_ingest_set_fast_path(struct rx_ingest *in, bool on)
 {
     in->use_fast = on;
+}
+
+size_t rx_ingest_fast_events(const struct rx_ingest *in)
+{
+    return in->fast_events;
 }
 
 enum rx_content_type rx_ingest_content_type(const char *header)
@@ -265,9 +271,10 @@ static int ndjson_line_full(struct rx_ingest *in, const char *line,
 int rx_ingest_ndjson_line(struct rx_ingest *in, const char *line, size_t len,
                           long lineno, rx_event_fn fn, void *ctx)
 {
-    if (in->use_fast &&
-        rx_fastjson_view(in->fast, line, len, &in->view))
+    if (in->use_fast && rx_fastjson_view(in->fast, line, len, &in->view)) {
+        in->fast_events++;
         return fn(ctx, &in->view, NULL);
+    }
     return ndjson_line_full(in, line, len, lineno, fn, ctx);
 }
 
@@ -291,6 +298,7 @@ static int ingest_ndjson(struct rx_ingest *in, const char *body, size_t len,
                 return rx_error_set(d, RX_ETOOMANY, 0, 0,
                                     "more than the limit of %zu events",
                                     max_events);
+            in->fast_events++;
             int rc = fn(ctx, &in->view, NULL);
             if (rc)
                 return rc;

@@ -50,6 +50,10 @@ void rx_ingest_free(struct rx_ingest *in);
  * differential test compares the fast path with. */
 void rx_ingest_set_fast_path(struct rx_ingest *in, bool on);
 
+/* Events this reader has read on the tree-less fast path so far (the
+ * others took the full path). For tests and benchmarks. */
+size_t rx_ingest_fast_events(const struct rx_ingest *in);
+
 /* Reads body[0..len) as ct and calls fn for each event. max_events (0: no
  * limit) is checked before any event is handed on where the count is
  * known up front (JSON arrays, XML); an NDJSON body is counted as it is
