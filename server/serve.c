@@ -32,8 +32,9 @@ int rx_serve_main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: repoexfil [serve] [--SETTING VALUE | "
                    "--SETTING=VALUE]...\n\n"
-                   "Runs the HTTP service (README, \"The HTTP service\"). Every setting is "
-                   "also an environment\nvariable; a flag wins over it.\n\n");
+                   "Runs the HTTP service (README: \"The HTTP service\"). "
+                   "Every setting is also\nan environment variable; a flag "
+                   "wins over it.\n\n");
             rx_config_print_help(stdout);
             return 0;
         }
