@@ -35,6 +35,8 @@ struct rx_batch {
     size_t errors;
     struct alert *alerts;
     size_t alert_count, alert_size;
+    size_t by_signal[RX_SIG_COUNT]; /* alerts by their signal */
+    size_t by_score[4];             /* alerts by their score */
     bool sorted;
 };
 
@@ -132,6 +134,9 @@ int rx_batch_add(void *batch, const struct rx_event_view *view,
         a->time_ms = view->has_time ? view->time_ms : 0;
         a->row = alert_row(index, view, &vd);
         b->sorted = false;
+        if (vd.signal >= 0)
+            b->by_signal[vd.signal]++;
+        b->by_score[vd.score & 3]++;
     }
     return 0;
 }
@@ -154,16 +159,8 @@ size_t rx_batch_alert_count(const struct rx_batch *b)
 void rx_batch_alert_tally(const struct rx_batch *b,
                           size_t by_signal[RX_SIG_COUNT], size_t by_score[4])
 {
-    memset(by_signal, 0, RX_SIG_COUNT * sizeof(size_t));
-    memset(by_score, 0, 4 * sizeof(size_t));
-    for (size_t i = 0; i < b->count; i++) {
-        const struct result *r = &b->results[i];
-        if (!r->alert)
-            continue;
-        if (r->signal >= 0)
-            by_signal[r->signal]++;
-        by_score[r->score & 3]++;
-    }
+    memcpy(by_signal, b->by_signal, sizeof(b->by_signal));
+    memcpy(by_score, b->by_score, sizeof(b->by_score));
 }
 
 /* sort by SuspicionScore desc, _messageTime desc; ties in input order. */
