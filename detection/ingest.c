@@ -143,13 +143,14 @@ static int emit_json_event(struct rx_ingest *in, json_t *ev, rx_event_fn fn,
     return emit_error(fn, ctx, "event is not a JSON object");
 }
 
+/* Is count over max_events (0: no limit)? One message for every reader,
+ * whether the count is known up front or reached while reading. */
 static int check_count(size_t count, size_t max_events,
                        struct rx_error_detail *d)
 {
     if (max_events && count > max_events)
         return rx_error_set(d, RX_ETOOMANY, 0, 0,
-                            "%zu events is more than the limit of %zu", count,
-                            max_events);
+                            "more than the limit of %zu events", max_events);
     return 0;
 }
 
@@ -294,12 +295,11 @@ static int ingest_ndjson(struct rx_ingest *in, const char *body, size_t len,
         size_t line_len;
         if (in->use_fast && rx_fastjson_line(in->fast, body + pos, len - pos,
                                              &in->view, &line_len)) {
-            if (max_events && ++events > max_events)
-                return rx_error_set(d, RX_ETOOMANY, 0, 0,
-                                    "more than the limit of %zu events",
-                                    max_events);
+            int rc = check_count(++events, max_events, d);
+            if (rc)
+                return rc;
             in->fast_events++;
-            int rc = fn(ctx, &in->view, NULL);
+            rc = fn(ctx, &in->view, NULL);
             if (rc)
                 return rc;
             pos += line_len + 1;
@@ -308,11 +308,9 @@ static int ingest_ndjson(struct rx_ingest *in, const char *body, size_t len,
         const char *nl = memchr(body + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - body) : len;
         size_t i = skip_space(body + pos, end - pos, 0);
-        if (i < end - pos && max_events && ++events > max_events)
-            return rx_error_set(d, RX_ETOOMANY, 0, 0,
-                                "more than the limit of %zu events",
-                                max_events);
-        int rc = ndjson_line_full(in, body + pos, end - pos, lineno, fn, ctx);
+        int rc = i < end - pos ? check_count(++events, max_events, d) : 0;
+        if (rc == 0)
+            rc = ndjson_line_full(in, body + pos, end - pos, lineno, fn, ctx);
         if (rc)
             return rc;
         pos = end + 1;
