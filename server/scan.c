@@ -60,24 +60,75 @@ static int scan_event(void *ctx, const struct rx_event_view *view,
     return rc;
 }
 
-/* Reads one line (without its '\n') into line. Returns false at the end
- * of the input with nothing read. */
-static bool read_line(gzFile gz, struct rx_buf *line, bool *toolong)
+/* A buffered reader over a (possibly gzip) file. Lines are found with
+ * memchr, so a NUL byte is data like any other, and lines are handed out
+ * as slices of the buffer: nothing is copied per line. */
+struct reader {
+    gzFile gz;
+    struct rx_buf buf; /* capped at SCAN_MAX_LINE + one read */
+    size_t pos;        /* first byte not yet handed out */
+    bool eof;
+};
+
+#define READ_CHUNK 65536
+
+/* Reads more input after what is buffered, dropping what was handed out.
+ * Returns false at the end of the input (or a read error, which
+ * gzerror reports). */
+static bool fill(struct reader *r)
 {
-    char chunk[65536];
-    rx_buf_reset(line);
+    if (r->eof)
+        return false;
+    if (r->pos > 0) {
+        memmove(r->buf.data, r->buf.data + r->pos, r->buf.len - r->pos);
+        r->buf.len -= r->pos;
+        r->pos = 0;
+    }
+    if (rx_buf_reserve(&r->buf, READ_CHUNK) != 0)
+        return false;
+    int n = gzread(r->gz, r->buf.data + r->buf.len, READ_CHUNK);
+    if (n <= 0) {
+        r->eof = true;
+        return false;
+    }
+    r->buf.len += (size_t)n;
+    return true;
+}
+
+/* The next line, without its '\n', as a slice valid until the next call.
+ * Returns false at the end of the input; sets *toolong for a line over
+ * SCAN_MAX_LINE. */
+static bool read_line(struct reader *r, const char **line, size_t *len,
+                      bool *toolong)
+{
     *toolong = false;
-    while (gzgets(gz, chunk, sizeof(chunk)) != NULL) {
-        size_t n = strlen(chunk);
-        bool eol = n > 0 && chunk[n - 1] == '\n';
-        if (rx_buf_append(line, chunk, eol ? n - 1 : n) != 0) {
+    size_t searched = 0;
+    for (;;) {
+        const char *start = r->buf.data + r->pos;
+        size_t avail = r->buf.len - r->pos;
+        const char *nl = avail > searched
+                             ? memchr(start + searched, '\n', avail - searched)
+                             : NULL;
+        if (nl) {
+            *line = start;
+            *len = (size_t)(nl - start);
+            r->pos += *len + 1;
+            return true;
+        }
+        searched = avail;
+        if (avail > SCAN_MAX_LINE) {
             *toolong = true;
             return true;
         }
-        if (eol)
+        if (!fill(r)) {
+            if (r->buf.len == r->pos)
+                return false;
+            *line = r->buf.data + r->pos; /* a last line without '\n' */
+            *len = r->buf.len - r->pos;
+            r->pos = r->buf.len;
             return true;
+        }
     }
-    return line->len > 0;
 }
 
 static bool blank(const char *s, size_t n)
@@ -119,42 +170,31 @@ static int scan_one(struct scan_state *st, const char *path)
     }
     gzbuffer(gz, 1u << 17);
 
-    /* NDJSON (a first line that is a whole object, and more lines after)
-     * streams line by line; anything else is one document read whole. */
-    struct rx_buf first, line, doc;
-    rx_buf_init(&first, SCAN_MAX_LINE);
-    rx_buf_init(&line, SCAN_MAX_LINE);
-    rx_buf_init(&doc, SCAN_MAX_DOCUMENT);
+    /* NDJSON (a first line that is a whole object, and more text after it
+     * in the first READ_CHUNK bytes) streams line by line; anything else is
+     * one document read whole, which ingest sniffs (it still finds NDJSON
+     * whose first line is longer than that). */
+    struct reader r = {.gz = gz, .pos = 0, .eof = false};
+    rx_buf_init(&r.buf, SCAN_MAX_LINE + READ_CHUNK);
+    while (r.buf.len < READ_CHUNK && fill(&r))
+        ;
+    bool ndjson = false;
+    const char *p = r.buf.data ? r.buf.data : "", *end = p + r.buf.len;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    if (nl && whole_json_object(p, (size_t)(nl - p)) &&
+        !blank(nl, (size_t)(end - nl)))
+        ndjson = true;
+
     int status = 0;
-    bool toolong = false;
-    long lineno = 0, first_lineno = 0;
-    bool have_first = false;
-    while (!have_first && read_line(gz, &first, &toolong)) {
-        lineno++;
-        have_first = toolong || !blank(first.data, first.len);
-    }
-    first_lineno = lineno;
-    bool have_second = false;
-    long blank_lines = 0;
-    while (!toolong && have_first && !have_second &&
-           read_line(gz, &line, &toolong)) {
-        lineno++;
-        if (!toolong && blank(line.data, line.len))
-            blank_lines++;
-        else
-            have_second = true;
-    }
-    if (toolong) {
-        fprintf(stderr, "repoexfil scan: %s: line %ld is longer than %u "
-                        "bytes\n", name, lineno, SCAN_MAX_LINE);
-        status = 2;
-    } else if (have_second && whole_json_object(first.data, first.len)) {
-        int rc = rx_ingest_ndjson_line(st->ingest, first.data, first.len,
-                                       first_lineno, scan_event, st);
-        if (rc == 0)
-            rc = rx_ingest_ndjson_line(st->ingest, line.data, line.len, lineno,
-                                       scan_event, st);
-        while (rc == 0 && read_line(gz, &line, &toolong)) {
+    if (ndjson) {
+        const char *line;
+        size_t len;
+        bool toolong;
+        long lineno = 0;
+        int rc = 0;
+        while (rc == 0 && read_line(&r, &line, &len, &toolong)) {
             lineno++;
             if (toolong) {
                 fprintf(stderr, "repoexfil scan: %s: line %ld is longer "
@@ -163,21 +203,19 @@ static int scan_one(struct scan_state *st, const char *path)
                 status = 2;
                 break;
             }
-            rc = rx_ingest_ndjson_line(st->ingest, line.data, line.len, lineno,
+            rc = rx_ingest_ndjson_line(st->ingest, line, len, lineno,
                                        scan_event, st);
         }
         if (rc) {
             fprintf(stderr, "repoexfil scan: %s: %s\n", name, rx_strerror(rc));
             status = 2;
         }
-    } else if (have_first) {
-        /* Put back what was read, then the rest of the file. */
-        int rc = rx_buf_append(&doc, first.data, first.len);
-        for (long i = 0; rc == 0 && i < blank_lines + 1; i++)
-            rc = rx_buf_append(&doc, "\n", 1);
-        if (rc == 0 && have_second)
-            rc = rx_buf_append(&doc, line.data, line.len);
-        char chunk[65536];
+    } else {
+        /* What the sniff read, then the rest of the file. */
+        struct rx_buf doc;
+        rx_buf_init(&doc, SCAN_MAX_DOCUMENT);
+        int rc = rx_buf_append(&doc, r.buf.data ? r.buf.data : "", r.buf.len);
+        char chunk[READ_CHUNK];
         int n;
         while (rc == 0 && (n = gzread(gz, chunk, sizeof(chunk))) > 0)
             rc = rx_buf_append(&doc, chunk, (size_t)n);
@@ -185,7 +223,7 @@ static int scan_one(struct scan_state *st, const char *path)
             fprintf(stderr, "repoexfil scan: %s: larger than %u bytes; split "
                             "it or use NDJSON\n", name, SCAN_MAX_DOCUMENT);
             status = 2;
-        } else {
+        } else if (!blank(doc.data ? doc.data : "", doc.len)) {
             struct rx_error_detail d = {{0}, 0, 0};
             rc = rx_ingest_body(st->ingest, doc.data, doc.len, RX_CT_SNIFF, 0,
                                 scan_event, st, &d);
@@ -198,6 +236,7 @@ static int scan_one(struct scan_state *st, const char *path)
             if (rc)
                 status = 2;
         }
+        rx_buf_cleanup(&doc);
     }
     int gzerr;
     const char *msg = gzerror(gz, &gzerr);
@@ -207,9 +246,7 @@ static int scan_one(struct scan_state *st, const char *path)
         status = 2;
     }
     gzclose(gz);
-    rx_buf_cleanup(&first);
-    rx_buf_cleanup(&line);
-    rx_buf_cleanup(&doc);
+    rx_buf_cleanup(&r.buf);
     return status;
 }
 

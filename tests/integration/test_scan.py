@@ -475,6 +475,42 @@ def test_cases(tmp):
     print("cases: %d run, %d skipped (BADTYPE needs an HTTP Content-Type)" % (len(names) - skipped, skipped))
 
 
+def test_file_reading(tmp):
+    """Bytes are read as they are: a NUL byte is that line's error and the
+    lines around it are whole; a newline inside an XML value is kept; a
+    first NDJSON line longer than the sniffing window still streams."""
+    push = json.dumps({"EventID": 1, "Image": GIT,
+                       "CommandLine": "git push https://github.com/a/b"})
+    body = (push + "\n" + '{"EventID":1,"Image":"a\x00b"}' + "\n" + push + "\n")
+    path = write(tmp, "nul.ndjson", body.encode(), "wb")
+    rc, out, err = run(["scan", path])
+    a = load_answer("NUL byte", out)
+    ok("NUL byte: exit 0", rc == 0, err)
+    if a:
+        ok("NUL byte: that line is an error, its neighbours scored",
+           a["received"] == 3 and a["errors"] == 1 and a["alert_count"] == 2
+           and "error" in a["results"][1], json.dumps(a)[:300])
+    xml = ("<Events>\n<Event><System><EventID>1</EventID></System><EventData>"
+           "<Data Name='Image'>" + GIT + "</Data><Data Name='CommandLine'>"
+           "git push\nhttps://github.com/a/b</Data></EventData></Event>\n"
+           "</Events>\n")
+    path = write(tmp, "multiline.xml", xml)
+    rc, out, err = run(["scan", "--view", "alerts", path])
+    a = load_answer("multi-line XML", out)
+    ok("multi-line XML value kept whole",
+       a is not None and a["alert_count"] == 1 and
+       a["alerts"][0]["CommandLine"] == "git push\nhttps://github.com/a/b",
+       out[:300] + err)
+    long_first = json.dumps({"EventID": 1, "Image": GIT, "Pad": "x" * 100000,
+                             "CommandLine": "git push https://gitlab.com/c"})
+    path = write(tmp, "long.ndjson", long_first + "\n" + push + "\n")
+    rc, out, err = run(["scan", "--view", "alerts", path])
+    a = load_answer("long first line", out)
+    ok("NDJSON with a 100 KB first line: both events scored",
+       a is not None and a["received"] == 2 and a["alert_count"] == 2,
+       out[:300] + err)
+
+
 def main():
     if not BIN or not os.access(BIN, os.X_OK):
         print("REPOEXFIL_BIN is not set to an executable (%r)" % BIN)
@@ -483,6 +519,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="rx-scan-") as tmp:
         test_cli(tmp)
         test_check_config(tmp)
+        test_file_reading(tmp)
         test_cases(tmp)
     if failures:
         print("failed: %d checks" % len(failures))
